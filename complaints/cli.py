@@ -1,0 +1,148 @@
+"""Command line: ``flask --app wsgi complaints …`` or the ``complaints`` script."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+from sqlalchemy import select
+
+from complaints.db import get_db
+from complaints.models import Case
+from complaints.services.history import verify_case
+from complaints.services.staff import StaffError, create_token, create_user, get_user_by_email
+from complaints.vocab import ROLES
+
+group = AppGroup("complaints", help="Complaint case management commands.")
+
+
+def _upgrade() -> None:
+    from complaints.migrate import upgrade
+
+    upgrade(get_db().engine)
+
+
+@group.command("init-db")
+def init_db() -> None:
+    """Create the database or upgrade it to the latest schema."""
+    _upgrade()
+    click.echo("Database is at the latest schema.")
+
+
+@group.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(list(ROLES)))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--locale", type=click.Choice(["en", "zh_CN"]), default=None)
+def create_user_cmd(email: str, name: str, roles: tuple[str, ...], password: str, locale: str | None) -> None:
+    """Create a staff account with one or more roles."""
+    try:
+        with get_db().transaction() as s:
+            user = create_user(s, email, name, roles, password, locale=locale)
+            click.echo(f"Created {user.email} ({', '.join(sorted(user.roles))}).")
+    except StaffError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@group.command("create-token")
+@click.argument("email")
+def create_token_cmd(email: str) -> None:
+    """Make an API token for a user and print it (alone) on stdout; it is not shown again."""
+    with get_db().transaction() as s:
+        user = get_user_by_email(s, email)
+        if user is None or not user.active:
+            raise click.ClickException(f"No active user {email}.")
+        click.echo(create_token(s, user))
+
+
+@group.command("demo")
+def demo_cmd() -> None:
+    """Load demo users for every role and a few cases, and print the logins."""
+    from complaints.demo import load_demo
+
+    _upgrade()
+    with get_db().transaction() as s:
+        logins = load_demo(s, Path(current_app.instance_path))
+    _print_logins(logins)
+
+
+def _print_logins(logins: list) -> None:
+    if not logins:
+        click.echo("Demo users exist already; their passwords were printed when they were made.")
+        return
+    click.echo("Demo logins (email / password / roles):")
+    for email, password, roles in logins:
+        click.echo(f"  {email:28} {password:16} {roles}")
+
+
+@group.command("verify-history")
+def verify_history_cmd() -> None:
+    """Check every case's hash chain and that its state equals the replay of its events."""
+    bad = 0
+    total = 0
+    with get_db().transaction(write=False) as s:
+        for case in s.scalars(select(Case).order_by(Case.id)).yield_per(500):
+            total += 1
+            problem = verify_case(s, case, current_app.config["FOLLOW_UP_WINDOW"])
+            if problem is not None:
+                bad += 1
+                where = f"event {problem.seq}" if problem.seq is not None else "state"
+                click.echo(f"{case.reference}: {where}: {problem.reason}")
+    click.echo(f"{total} cases checked, {bad} with a broken history.")
+    if bad:
+        sys.exit(1)
+
+
+@group.command("start")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not load demo users and cases.")
+def start_cmd(host: str, port: int, workers: int, no_demo: bool) -> None:
+    """Migrate, load demo data on first start, and serve with gunicorn."""
+    from complaints.demo import load_demo
+
+    _upgrade()
+    if not no_demo:
+        with get_db().transaction() as s:
+            logins = load_demo(s, Path(current_app.instance_path))
+        _print_logins(logins)
+    click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C stops)")
+    get_db().dispose()  # workers open their own connections after the fork
+    serve(current_app._get_current_object(), host, port, workers)  # type: ignore[attr-defined]
+
+
+def serve(app: Flask, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            return app
+
+    _Server().run()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(group)
+
+
+def main() -> None:
+    """The ``complaints`` console script: the same commands, no ``flask`` needed."""
+    from complaints import create_app
+
+    cli = FlaskGroup(
+        create_app=lambda: create_app(), add_default_commands=False, help="Complaint case management."
+    )
+    for name, cmd in group.commands.items():
+        cli.add_command(cmd, name)
+    cli.main(prog_name="complaints")

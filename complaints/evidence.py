@@ -1,0 +1,387 @@
+"""What each step must record, and what intake needs: validated once, for forms and API alike.
+
+``validate_step`` and ``validate_intake`` take plain mappings (a parsed JSON body or a
+form's data), and return cleaned values or raise ``EvidenceError`` with a message per
+field. Both the HTML forms and the API are generated from, and checked by, the specs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from complaints import vocab
+from complaints.workflow import CUSTOMER_STEPS
+
+
+class EvidenceError(Exception):
+    """Invalid or missing input: one message per field, nothing changed."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # text | line | choice | date | datetime | int | actions | email | phone
+    label: Any
+    required: bool = True
+    choices: Mapping[str, Any] | None = None
+    max_length: int = 4000
+    minimum: int | None = None
+    maximum: int | None = None
+    help: Any = None
+    # Shown in forms only when another field has one of these values.
+    depends: tuple[str, tuple[str, ...]] | None = field(default=None)
+
+
+def _text(name: str, label: Any, required: bool = True, max_length: int = 4000, **kw: Any) -> Field:
+    return Field(name, "text", label, required, max_length=max_length, **kw)
+
+
+def _choice(name: str, label: Any, choices: Mapping[str, Any], required: bool = True) -> Field:
+    return Field(name, "choice", label, required, choices=choices)
+
+
+VIA = _choice("via", _l("Channel of the customer's answer"), vocab.METHODS)
+
+STEP_FIELDS: dict[str, tuple[Field, ...]] = {
+    "apologise": (
+        _choice("method", _l("How the apology was made"), vocab.STAFF_METHODS),
+        _text("apology", _l("The words of the apology")),
+        Field("apologised_at", "datetime", _l("When (leave empty for now)"), required=False),
+    ),
+    "listen": (
+        _text("account", _l("The customer's account, in their own words"), max_length=20000),
+        _text("expectation", _l("What the customer expects")),
+        _choice("temperament", _l("The customer's temperament"), vocab.TEMPERAMENTS),
+    ),
+    "confirm": (
+        _text("restatement", _l("Your restatement of the complaint")),
+        _choice("customer_response", _l("The customer's answer"), vocab.CONFIRM_RESPONSES, False),
+        _text(
+            "correction",
+            _l("The customer's correction"),
+            required=False,
+            depends=("customer_response", ("corrected",)),
+        ),
+        VIA,
+    ),
+    "analyse": (
+        _choice("root_cause_category", _l("Root-cause category"), vocab.ROOT_CAUSE_CATEGORIES),
+        _text("root_cause", _l("Root cause")),
+        _text("escape_point", _l("Escape point (why it was not caught earlier)"), required=False),
+    ),
+    "agree": (
+        _choice("remedy", _l("Remedy"), vocab.REMEDIES),
+        _text("remedy_detail", _l("Remedy details")),
+        Field("due_date", "date", _l("Agreed completion date")),
+        _choice("customer_response", _l("The customer's answer"), vocab.AGREE_RESPONSES, False),
+        _text(
+            "reason",
+            _l("Why the customer declined"),
+            required=False,
+            depends=("customer_response", ("declined",)),
+        ),
+        VIA,
+    ),
+    "act": (
+        Field(
+            "actions",
+            "actions",
+            _l("Actions taken"),
+            help=_l("One line per action; each needs a description and when it was done."),
+        ),
+    ),
+    "prevent": (
+        _choice("department", _l("Department the preventive action went to"), vocab.DEPARTMENTS),
+        _text("preventive_action", _l("Preventive action"), required=False),
+        _text(
+            "none_reason",
+            _l("Why there is no systemic cause"),
+            required=False,
+            depends=("department", ("none",)),
+        ),
+    ),
+    "verify": (
+        _choice("satisfaction", _l("Customer satisfaction"), vocab.SATISFACTION, False),
+        Field("score", "int", _l("Score (1-5)"), required=False, minimum=1, maximum=5),
+        _text("comment", _l("The customer's comment"), required=False),
+        VIA,
+    ),
+}
+
+# The field that carries the customer's answer, for the steps that need one.
+ANSWER_FIELD = {"confirm": "customer_response", "agree": "customer_response", "verify": "satisfaction"}
+
+INTAKE_FIELDS: tuple[Field, ...] = (
+    Field("customer_name", "line", _l("Customer name"), max_length=200),
+    Field("customer_phone", "phone", _l("Customer phone"), required=False, max_length=40),
+    Field("customer_email", "email", _l("Customer email"), required=False, max_length=254),
+    _choice("channel", _l("Channel"), vocab.CHANNELS),
+    Field("summary", "line", _l("Summary"), max_length=200),
+    _text("description", _l("Description"), max_length=20000),
+    Field("product", "line", _l("Product"), required=False, max_length=200),
+    Field("serial_number", "line", _l("Serial number"), required=False, max_length=100),
+    Field("purchase_date", "date", _l("Purchase date"), required=False),
+    _choice("category", _l("Category"), vocab.CATEGORIES),
+    _choice("severity", _l("Severity"), vocab.SEVERITIES),
+)
+
+
+@dataclass
+class Context:
+    """What validation needs to know of the outside world."""
+
+    now: datetime  # naive UTC
+    tz: ZoneInfo
+
+    @property
+    def today(self) -> date:
+        return self.now.replace(tzinfo=UTC).astimezone(self.tz).date()
+
+
+# --- single values --------------------------------------------------------------
+class _Bad(Exception):
+    pass
+
+
+def _clean_str(value: Any, f: Field) -> str:
+    if not isinstance(value, str):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        else:
+            raise _Bad(_("Must be text."))
+    if "\x00" in value:
+        raise _Bad(_("Contains characters that are not allowed."))
+    value = value.replace("\r\n", "\n").strip()
+    if f.kind != "text":
+        value = " ".join(value.split())
+    if len(value) > f.max_length:
+        raise _Bad(_("At most %(n)d characters.", n=f.max_length))
+    return value
+
+
+def _parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise _Bad(_("Must be a date (YYYY-MM-DD)."))
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise _Bad(_("Must be a date (YYYY-MM-DD).")) from None
+
+
+def _parse_datetime(value: Any, ctx: Context) -> datetime:
+    """Naive UTC from ISO text; a time without offset is in the deployment's time zone."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(text)
+        except ValueError:
+            raise _Bad(_("Must be a date and time (YYYY-MM-DDTHH:MM).")) from None
+    else:
+        raise _Bad(_("Must be a date and time (YYYY-MM-DDTHH:MM)."))
+    if dt.year < 1900:
+        raise _Bad(_("Must be a date and time (YYYY-MM-DDTHH:MM)."))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ctx.tz)
+    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _clean_value(f: Field, value: Any, ctx: Context) -> Any:
+    if f.kind in ("text", "line"):
+        return _clean_str(value, f)
+    if f.kind == "email":
+        text = _clean_str(value, f).lower()
+        if text and ("@" not in text or " " in text or text.startswith("@") or text.endswith("@")):
+            raise _Bad(_("Not an email address."))
+        return text
+    if f.kind == "phone":
+        text = _clean_str(value, f)
+        if text and sum(c.isdigit() for c in text) < 3:
+            raise _Bad(_("Not a phone number."))
+        if any(not (c.isdigit() or c in " +-()./#ext") for c in text):
+            raise _Bad(_("Not a phone number."))
+        return text
+    if f.kind == "choice":
+        assert f.choices is not None
+        if not isinstance(value, str) or value not in f.choices:
+            raise _Bad(_("Choose one of the listed values."))
+        return value
+    if f.kind == "int":
+        if isinstance(value, bool):
+            raise _Bad(_("Must be a whole number."))
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                raise _Bad(_("Must be a whole number.")) from None
+        if not isinstance(value, int):
+            raise _Bad(_("Must be a whole number."))
+        if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
+            raise _Bad(_("Must be between %(a)d and %(b)d.", a=f.minimum or 0, b=f.maximum or 0))
+        return value
+    if f.kind == "date":
+        return _parse_date(value).isoformat()
+    if f.kind == "datetime":
+        return _parse_datetime(value, ctx).isoformat()
+    raise AssertionError(f.kind)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _clean_fields(
+    fields: tuple[Field, ...], data: Mapping[str, Any], ctx: Context, errors: dict[str, str]
+) -> dict[str, Any]:
+    known = {f.name for f in fields}
+    for key in data:
+        if key not in known:
+            errors[key] = _("Unknown field.")
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.kind == "actions":
+            continue
+        value = data.get(f.name)
+        if _blank(value):
+            if f.required:
+                errors[f.name] = _("This field is required.")
+            continue
+        try:
+            out[f.name] = _clean_value(f, value, ctx)
+        except _Bad as e:
+            errors[f.name] = str(e.args[0])
+            continue
+        if out[f.name] == "" and f.required:
+            errors[f.name] = _("This field is required.")
+    return {k: v for k, v in out.items() if v != ""}
+
+
+def _clean_actions(value: Any, ctx: Context, errors: dict[str, str]) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        errors["actions"] = _("Give at least one action.")
+        return []
+    if len(value) > 50:
+        errors["actions"] = _("At most %(n)d actions.", n=50)
+        return []
+    desc = Field("description", "text", "", max_length=4000)
+    out = []
+    for i, item in enumerate(value, start=1):
+        if not isinstance(item, Mapping) or set(item) - {"description", "done_at"}:
+            errors["actions"] = _("Action %(i)d: give a description and when it was done.", i=i)
+            return []
+        try:
+            if _blank(item.get("description")):
+                raise _Bad(_("a description is required."))
+            text = _clean_str(item["description"], desc)
+            if _blank(item.get("done_at")):
+                raise _Bad(_("when it was done is required."))
+            done = _parse_datetime(item["done_at"], ctx)
+            if done > ctx.now + timedelta(minutes=5):
+                raise _Bad(_("it cannot be done in the future."))
+        except _Bad as e:
+            errors["actions"] = _("Action %(i)d: %(msg)s", i=i, msg=str(e.args[0]))
+            return []
+        out.append({"description": text, "done_at": done.isoformat()})
+    return out
+
+
+@dataclass
+class StepInput:
+    """Cleaned evidence, and whether the question goes to the customer instead."""
+
+    evidence: dict[str, Any]
+    send_to_customer: bool = False
+
+    @property
+    def staff_recorded_answer(self) -> bool:
+        return not self.send_to_customer
+
+
+def validate_step(step: str, data: Mapping[str, Any], ctx: Context) -> StepInput:
+    """The one check of a step's evidence, for a staff member completing it."""
+    fields = STEP_FIELDS[step]
+    errors: dict[str, str] = {}
+    ev = _clean_fields(fields, data, ctx, errors)
+    if step == "act":
+        ev["actions"] = _clean_actions(data.get("actions"), ctx, errors)
+
+    send = False
+    if step in CUSTOMER_STEPS:
+        answer = ANSWER_FIELD[step]
+        if ev.get("via") == vocab.CUSTOMER_LINK:
+            if answer in ev:
+                errors["via"] = _(
+                    "Only the customer can answer on the customer link; record the channel "
+                    "the customer used, or leave the answer empty to send the question."
+                )
+            else:
+                send = True
+        elif answer not in ev and answer not in errors:
+            errors[answer] = _("Record the customer's answer, or send it on the customer link.")
+        if step == "verify" and ev.get("satisfaction") == "no_response":
+            errors.pop("via", None)
+            ev.pop("via", None)
+            if "score" in ev:
+                errors["score"] = _("No score without a response.")
+    if step == "apologise" and "apologised_at" in ev:
+        if datetime.fromisoformat(ev["apologised_at"]) > ctx.now + timedelta(minutes=5):
+            errors["apologised_at"] = _("The apology cannot be in the future.")
+    if step == "confirm" and ev.get("customer_response") == "corrected" and "correction" not in ev:
+        errors.setdefault("correction", _("Write down what the customer corrected."))
+    if step == "agree":
+        if "due_date" in ev and date.fromisoformat(ev["due_date"]) < ctx.today:
+            errors["due_date"] = _("The date cannot be in the past.")
+        if ev.get("customer_response") == "declined" and "reason" not in ev:
+            errors.setdefault("reason", _("Write down why the customer declined."))
+    if step == "prevent":
+        if ev.get("department") == "none":
+            if "none_reason" not in ev:
+                errors.setdefault("none_reason", _("Explain why there is no systemic cause."))
+        elif "department" in ev and "preventive_action" not in ev:
+            errors.setdefault("preventive_action", _("Describe the preventive action."))
+    if step == "verify" and ev.get("satisfaction") in ("satisfied", "neutral", "dissatisfied"):
+        if "score" not in ev and "score" not in errors:
+            errors["score"] = _("Give the customer's score from 1 to 5.")
+    if errors:
+        raise EvidenceError(errors)
+    return StepInput(ev, send)
+
+
+def validate_intake(data: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """A new case's fields; a customer needs a phone or an email to be reached again."""
+    errors: dict[str, str] = {}
+    out = _clean_fields(INTAKE_FIELDS, data, ctx, errors)
+    if not out.get("customer_phone") and not out.get("customer_email"):
+        if "customer_phone" not in errors and "customer_email" not in errors:
+            errors["customer_phone"] = _("Give a phone number or an email address.")
+    if "purchase_date" in out and date.fromisoformat(out["purchase_date"]) > ctx.today:
+        errors["purchase_date"] = _("The purchase date cannot be in the future.")
+    if errors:
+        raise EvidenceError(errors)
+    return out
+
+
+def validate_reason(value: Any, name: str = "reason") -> str:
+    f = Field(name, "text", "", max_length=4000)
+    if _blank(value):
+        raise EvidenceError({name: _("This field is required.")})
+    try:
+        return _clean_str(value, f)
+    except _Bad as e:
+        raise EvidenceError({name: str(e.args[0])}) from None
