@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup
+from flask_babel import gettext as _
 from sqlalchemy import select
 
+from complaints import clock
 from complaints.db import get_db
+from complaints.mail import SmtpSettings
 from complaints.models import Case
+from complaints.services import outbox
 from complaints.services.history import verify_case
 from complaints.services.staff import StaffError, create_token, create_user, get_user_by_email
 from complaints.vocab import ROLES
@@ -95,6 +101,69 @@ def verify_history_cmd() -> None:
     click.echo(f"{total} cases checked, {bad} with a broken history.")
     if bad:
         sys.exit(1)
+
+
+@group.command("deliver")
+@click.option("--once", "mode", flag_value="once", default=True, help="One pass, then exit (the default).")
+@click.option("--loop", "mode", flag_value="loop", help="Keep delivering until stopped (Ctrl+C, SIGTERM).")
+@click.option("--interval", default=30.0, show_default=True, type=float, help="Seconds between passes.")
+@click.option("--limit", default=None, type=int, help="Messages per pass [default: OUTBOX_BATCH_SIZE].")
+@click.option("--retry-failed", is_flag=True, help="First queue again the messages that ran out of retries.")
+def deliver_cmd(mode: str, interval: float, limit: int | None, retry_failed: bool) -> None:
+    """Send the email outbox over SMTP (SMTP_* settings), retrying failures with back-off."""
+    config = current_app.config
+    db = get_db()
+    smtp = SmtpSettings.from_config(config)
+    retry = outbox.RetryPolicy.from_config(config)
+    limit = limit or config["OUTBOX_BATCH_SIZE"]
+    if retry_failed:
+        with db.transaction() as s:
+            n = outbox.retry_failed(s, now=clock.now())
+        click.echo(_("%(n)d failed messages queued again.", n=n))
+    if not smtp.configured:
+        with db.transaction(write=False) as s:
+            counts = outbox.outbox_counts(s)
+        click.echo(
+            _(
+                "SMTP is not configured (SMTP_HOST is empty): nothing was sent; "
+                "%(pending)d messages stay queued, %(failed)d failed.",
+                pending=counts["pending"],
+                failed=counts["failed"],
+            )
+        )
+        return
+
+    def show(report: outbox.DeliveryReport) -> None:
+        if mode == "once" or report.attempted or report.skipped:
+            click.echo(
+                _(
+                    "%(sent)d sent, %(retrying)d to retry, %(failed)d failed.",
+                    sent=report.sent,
+                    retrying=report.retrying,
+                    failed=report.failed,
+                )
+            )
+        for error in report.errors:
+            click.echo(_("SMTP error: %(error)s", error=error), err=True)
+
+    if mode == "once":
+        show(outbox.deliver_pending(db, now=clock.now, smtp_settings=smtp, limit=limit, retry=retry))
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_args: stop.set())
+    click.echo(_("Delivering every %(interval)s seconds; Ctrl+C stops.", interval=interval))
+    outbox.delivery_loop(
+        db,
+        smtp_settings=smtp,
+        retry=retry,
+        limit=limit,
+        interval=interval,
+        stop=stop,
+        clock=clock.now,
+        on_pass=show,
+        on_error=lambda exc: click.echo(_("Delivery pass failed: %(error)s", error=exc), err=True),
+    )
 
 
 @group.command("start")

@@ -35,6 +35,28 @@ class Config:
     # the owner may close the case as "no response".
     FOLLOW_UP_WINDOW = timedelta(days=int(os.environ.get("FOLLOW_UP_WINDOW_DAYS", "7")))
     LANGUAGES = ("en", "zh_CN")
+    # Outgoing mail. With no SMTP_HOST, emails stay queued in the outbox (visible to staff).
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "0"))  # 0: 465 with SMTP_SSL, else 587/25
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "0") == "1"
+    SMTP_SSL = os.environ.get("SMTP_SSL", "0") == "1"  # implicit TLS (port 465)
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", "30"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "complaints@complaints.local")
+    # Retries: the n-th failure waits base * 2^(n-1) seconds (capped, plus up to 10% jitter);
+    # after OUTBOX_MAX_ATTEMPTS the message is kept as failed.
+    OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "12"))
+    OUTBOX_BACKOFF_BASE_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_BASE_SECONDS", "60"))
+    OUTBOX_BACKOFF_MAX_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS", str(6 * 3600)))
+    # How long a worker's claim on a message lasts; after a crash another worker resends it then.
+    OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
+    OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "100"))
+    # Audit queue: besides every case with an always-in reason, this share (percent) of the
+    # rest, drawn from a hash of (salt, case id): the same case is in or out every time.
+    # An empty salt uses SECRET_KEY, so staff cannot tell in advance which cases are drawn.
+    AUDIT_SAMPLE_PERCENT = int(os.environ.get("AUDIT_SAMPLE_PERCENT", "10"))
+    AUDIT_SAMPLE_SALT = os.environ.get("AUDIT_SAMPLE_SALT", "")
     PAGE_SIZE = 25
     API_MAX_LIMIT = 200
 
@@ -42,3 +64,4 @@ class Config:
 class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    SMTP_HOST = ""  # tests start their own SMTP server and pass its address
