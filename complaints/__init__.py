@@ -23,14 +23,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _check_secret_key(app)
 
     from complaints import auth, cli, db, i18n
-    from complaints.api import bp as api_bp
+    from complaints.api import register_api
     from complaints.web import register_web
 
     db.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     register_web(app)
-    app.register_blueprint(api_bp)
+    register_api(app)
     cli.init_app(app)
     return app
 

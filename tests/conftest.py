@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -29,14 +30,28 @@ from complaints.evidence import Context, validate_intake, validate_step
 from complaints.migrate import upgrade
 from complaints.models import Case, User
 from complaints.services import cases as case_ops
+from complaints.services import staff as staff_service
 from complaints.services.staff import create_token, create_user
 
 BACKEND = os.environ.get("COMPLAINTS_TEST_DB", "sqlite")
+
+# Tests hash many passwords: argon2id still, with the cheapest parameters, so a suite run
+# measures our code rather than the key-derivation function.
+staff_service._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PG_URL = os.environ.get("COMPLAINTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct horse battery"
 TZ = ZoneInfo("Asia/Shanghai")
 
 TABLES = [
+    "audits",
+    "customer_links",
+    "progress_updates",
+    "interim_measures",
+    "remedy_approvals",
+    "settings",
+    "forbidden_phrases",
+    "outbox_messages",
+    "case_search",
     "events",
     "notes",
     "assistants",
@@ -129,14 +144,14 @@ def app(database_url: str, clock: Clock) -> Iterator[Flask]:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator[Session]:
-    """A session for arranging and checking data; commit what you arrange."""
-    with app.app_context():
-        s = get_db(app).new_session()
-        try:
-            yield s
-        finally:
-            s.rollback()
-            s.close()
+    """A session for arranging and checking data (no app context is pushed, so requests made
+    by the test client in the same test get their own); commit what you arrange."""
+    s = get_db(app).new_session()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
 
 
 @pytest.fixture
