@@ -22,13 +22,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
     _check_secret_key(app)
 
-    from complaints import auth, cli, db, i18n
+    from complaints import auth, cli, db, i18n, limits
     from complaints.api import register_api
     from complaints.web import register_web
 
     db.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    limits.init_app(app)
     register_web(app)
     register_api(app)
     cli.init_app(app)
