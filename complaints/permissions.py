@@ -92,8 +92,69 @@ def can_add_note(user: Any, case: Case) -> bool:
     return is_owner(user, case) or is_assistant(user, case)
 
 
+def can_create_customer_link(user: Any, case: Case) -> bool:
+    """The owner hands the customer their link, while the case is open."""
+    return is_owner(user, case) and case.is_open
+
+
+def can_view_reports(user: Any) -> bool:
+    """Reports cover every case and every responder: quality managers only."""
+    return has_role(user, "quality")
+
+
 def can_view_history(user: Any, case: Case) -> bool:
     return can_view_case(user, case)
+
+
+def can_view_audit_queue(user: Any) -> bool:
+    return has_role(user, "quality")
+
+
+def can_audit(user: Any, case: Case | None = None) -> bool:
+    """Quality managers audit, never a case they own themselves (whether the case can be
+    audited now is the service's call)."""
+    if not has_role(user, "quality"):
+        return False
+    return case is None or not is_owner(user, case)
+
+
+def can_view_audits(user: Any, case: Case) -> bool:
+    """The auditors' findings: for quality and admin, and for the owner who must act on them."""
+    return can_read_all(user) or is_owner(user, case) or is_assistant(user, case)
+
+
+def can_manage_staff(user: Any) -> bool:
+    return has_role(user, "admin")
+
+
+def can_change_owner(user: Any, case: Case | None = None) -> bool:
+    """Only an admin, and for a given case only while its owner's account is deactivated."""
+    if not has_role(user, "admin"):
+        return False
+    if case is None:
+        return True
+    return case.is_open and case.owner is not None and not case.owner.active
+
+
+def can_post_update(user: Any, case: Case) -> bool:
+    """Progress updates to the customer come from the owner, while the case is open."""
+    return is_owner(user, case) and case.is_open
+
+
+def can_edit_phrases(user: Any) -> bool:
+    """The forbidden-phrase list is the quality managers' (add, deactivate, reactivate)."""
+    return has_role(user, "quality")
+
+
+def can_delete_phrase(user: Any, phrase: Any) -> bool:
+    """Only a phrase one added oneself; built-in phrases are deactivated, never deleted."""
+    u = _staff(user)
+    return can_edit_phrases(u) and not phrase.builtin and u is not None and phrase.created_by_id == u.id
+
+
+def can_edit_settings(user: Any) -> bool:
+    """Time limits and the working calendar are the quality managers' to set."""
+    return has_role(user, "quality")
 
 
 def visible_cases_clause(user: Any) -> ColumnElement[bool]:

@@ -44,6 +44,7 @@ class CaseLike(Protocol):
     state_entered_at: datetime | None
     closed_at: datetime | None
     reopen_count: int
+    awaiting_customer: bool
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,18 @@ def _by_owner(ev: Any) -> bool:
 
 
 def _by_answerer(ev: Any) -> bool:
-    """The customer's answer comes from the customer (link) or from the owner, staff-recorded."""
+    """The customer's answer comes from the customer on the link, while the case awaits them,
+    or from the owner, staff-recorded."""
     actor: Actor = _kw(ev)["actor"]
-    return actor.kind == "customer" or _by_owner(ev)
+    if actor.kind == "customer":
+        return bool(ev.model.awaiting_customer)
+    return _by_owner(ev)
+
+
+def _by_quality(ev: Any) -> bool:
+    """Reopening after an audit is a quality manager's act (permissions check the role)."""
+    actor: Actor = _kw(ev)["actor"]
+    return actor.kind == "staff" and actor.id is not None
 
 
 def _unowned(ev: Any) -> bool:
@@ -113,13 +123,31 @@ def _set_owner(ev: Any) -> None:
 
 
 def _entered(ev: Any) -> None:
+    if ev.transition.dest is None:  # an internal move: the state and its clock stay
+        return
     ev.model.state_entered_at = _kw(ev)["now"]
-    if ev.model.state in TERMINAL_STATES:
-        ev.model.closed_at = _kw(ev)["now"]
+    ev.model.awaiting_customer = False
+    ev.model.closed_at = _kw(ev)["now"] if ev.model.state in TERMINAL_STATES else None
+
+
+def _await_customer(ev: Any) -> None:
+    ev.model.awaiting_customer = True
 
 
 def _count_reopen(ev: Any) -> None:
     ev.model.reopen_count = (ev.model.reopen_count or 0) + 1
+
+
+def _reopen_to(target: str):
+    def guard(ev: Any) -> bool:
+        return _kw(ev).get("evidence", {}).get("reopen_to") == target
+
+    guard.__name__ = f"reopen_to_{target}"
+    return guard
+
+
+# Where an auditor may send a closed case back to: analysis or any later step.
+REOPEN_TARGETS = ("analyse", "agree", "act", "prevent", "verify")
 
 
 def _owner_step(source: str, dest: str) -> dict[str, Any]:
@@ -184,7 +212,26 @@ TRANSITIONS: list[dict[str, Any]] = [
         "conditions": [_by_answerer, _answer("satisfaction", "dissatisfied")],
         "after": [_count_reopen],
     },
+    # The owner sends the step's question to the customer: an internal move, the case waits.
+    {
+        "trigger": "ask_customer",
+        "source": list(CUSTOMER_STEPS),
+        "dest": None,
+        "conditions": [_by_owner],
+        "after": [_await_customer],
+    },
     {"trigger": "withdraw", "source": list(OPEN_STATES), "dest": "withdrawn", "conditions": [_has_reason]},
+    # An auditor sends a closed case back to a chosen step for its owner: a reopen cycle.
+    *(
+        {
+            "trigger": "reopen",
+            "source": "closed",
+            "dest": target,
+            "conditions": [_by_quality, _reopen_to(target)],
+            "after": [_count_reopen],
+        }
+        for target in REOPEN_TARGETS
+    ),
 ]
 
 WORKFLOW = Machine(
@@ -249,10 +296,16 @@ class ReplayCase:
     state_entered_at: datetime | None = None
     closed_at: datetime | None = None
     reopen_count: int = 0
+    awaiting_customer: bool = False
 
 
 # Which recorded event is which move.
-EVENT_TRIGGERS = {"case_claimed": "claim", "case_withdrawn": "withdraw"}
+EVENT_TRIGGERS = {
+    "case_claimed": "claim",
+    "case_withdrawn": "withdraw",
+    "sent_to_customer": "ask_customer",
+    "case_reopened": "reopen",
+}
 
 
 def trigger_of(action: str, data: dict[str, Any]) -> str | None:

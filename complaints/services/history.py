@@ -16,6 +16,8 @@ from complaints.models import Case, Event
 from complaints.workflow import Actor, ReplayCase, WorkflowRefused, fire, trigger_of
 
 GENESIS = "0" * 64
+# In a "no response" closure's event: the follow-up window (seconds) in force when it was made.
+FOLLOW_UP_WINDOW_KEY = "follow_up_window_seconds"
 
 
 def canonical_json(data: dict[str, Any]) -> str:
@@ -104,6 +106,14 @@ class ChainProblem:
     reason: str
 
 
+class ReplayRefused(WorkflowRefused):
+    """Replay stopped at an event: the first event whose move the workflow does not allow."""
+
+    def __init__(self, seq: int, message: str) -> None:
+        super().__init__("replay", message)
+        self.seq = seq
+
+
 def _actor_of(ev: Event) -> Actor:
     return Actor(ev.actor_kind, ev.actor_id)
 
@@ -119,17 +129,24 @@ def replay(events: Sequence[Event], follow_up_window: timedelta = timedelta(days
         trig = trigger_of(ev.action, data)
         if trig is None:
             continue
-        fire(
-            model,
-            trig,
-            actor=_actor_of(ev),
-            now=ev.at,
-            evidence=data.get("evidence") or {},
-            reason=data.get("reason"),
-            follow_up_window=follow_up_window,
-        )
+        try:
+            fire(
+                model,
+                trig,
+                actor=_actor_of(ev),
+                now=ev.at,
+                evidence=data.get("evidence") or {},
+                reason=data.get("reason"),
+                follow_up_window=(
+                    timedelta(seconds=data[FOLLOW_UP_WINDOW_KEY])
+                    if FOLLOW_UP_WINDOW_KEY in data
+                    else follow_up_window
+                ),
+            )
+        except WorkflowRefused as e:
+            raise ReplayRefused(ev.seq, f"event {ev.seq} ({ev.action}): {e.message}") from None
         if "to" in data and model.state != data["to"]:
-            raise WorkflowRefused("replay", f"event {ev.seq} says {data['to']}, replay gives {model.state}")
+            raise ReplayRefused(ev.seq, f"event {ev.seq} says {data['to']}, replay gives {model.state}")
     return model
 
 
@@ -157,7 +174,9 @@ def verify_case(
     try:
         model = replay(events, follow_up_window)
     except WorkflowRefused as e:
-        return ChainProblem(case.id, None, f"replay refused: {e.message}")
-    if model.state != case.state or model.owner_id != case.owner_id:
+        return ChainProblem(case.id, getattr(e, "seq", None), f"replay refused: {e.message}")
+    if model.state != case.state:
         return ChainProblem(case.id, None, f"state {case.state} but replay gives {model.state}")
+    if model.owner_id != case.owner_id:
+        return ChainProblem(case.id, None, f"owner {case.owner_id} but replay gives {model.owner_id}")
     return None

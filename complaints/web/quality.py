@@ -198,7 +198,6 @@ def _render_audit(
         form=form,
         errors=errors or {},
         finding_field=finding_field,
-        items=ITEMS,
         reopen_possible=case.state == "closed",
     )
     return html, status
