@@ -51,7 +51,13 @@ def _choice(name: str, label: Any, choices: Mapping[str, Any], required: bool = 
     return Field(name, "choice", label, required, choices=choices)
 
 
-VIA = _choice("via", _l("Channel of the customer's answer"), vocab.METHODS)
+VIA = Field(
+    "via",
+    "choice",
+    _l("Channel of the customer's answer"),
+    choices=vocab.METHODS,
+    help=_l("To send the question to the customer, choose “Customer link” and leave their answer empty."),
+)
 
 STEP_FIELDS: dict[str, tuple[Field, ...]] = {
     "apologise": (
@@ -157,17 +163,29 @@ class _Bad(Exception):
 def _clean_str(value: Any, f: Field) -> str:
     if not isinstance(value, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
+            try:
+                value = str(value)
+            except ValueError:  # an integer too long to print
+                raise _Bad(_("Must be text.")) from None
         else:
             raise _Bad(_("Must be text."))
-    if "\x00" in value:
+    if "\x00" in value or not _encodable(value):
         raise _Bad(_("Contains characters that are not allowed."))
-    value = value.replace("\r\n", "\n").strip()
+    value = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if f.kind != "text":
         value = " ".join(value.split())
     if len(value) > f.max_length:
         raise _Bad(_("At most %(n)d characters.", n=f.max_length))
     return value
+
+
+def _encodable(value: str) -> bool:
+    """False for text with lone surrogates (possible in JSON), which no database can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _parse_date(value: Any) -> date:
@@ -199,7 +217,10 @@ def _parse_datetime(value: Any, ctx: Context) -> datetime:
         raise _Bad(_("Must be a date and time (YYYY-MM-DDTHH:MM)."))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=ctx.tz)
-    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    try:
+        return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past year 9999 in UTC
+        raise _Bad(_("Must be a date and time (YYYY-MM-DDTHH:MM).")) from None
 
 
 def _clean_value(f: Field, value: Any, ctx: Context) -> Any:
@@ -315,6 +336,11 @@ class StepInput:
 
 def validate_step(step: str, data: Mapping[str, Any], ctx: Context) -> StepInput:
     """The one check of a step's evidence, for a staff member completing it."""
+    return _check_step(step, data, ctx, by_customer=False)
+
+
+def _check_step(step: str, data: Mapping[str, Any], ctx: Context, *, by_customer: bool) -> StepInput:
+    """The rules of a step's evidence; by_customer: the customer's own answer on their link."""
     fields = STEP_FIELDS[step]
     errors: dict[str, str] = {}
     ev = _clean_fields(fields, data, ctx, errors)
@@ -325,7 +351,10 @@ def validate_step(step: str, data: Mapping[str, Any], ctx: Context) -> StepInput
     if step in CUSTOMER_STEPS:
         answer = ANSWER_FIELD[step]
         if ev.get("via") == vocab.CUSTOMER_LINK:
-            if answer in ev:
+            if by_customer:
+                if answer not in ev and answer not in errors:
+                    errors[answer] = _("This field is required.")
+            elif answer in ev:
                 errors["via"] = _(
                     "Only the customer can answer on the customer link; record the channel "
                     "the customer used, or leave the answer empty to send the question."
@@ -345,7 +374,8 @@ def validate_step(step: str, data: Mapping[str, Any], ctx: Context) -> StepInput
     if step == "confirm" and ev.get("customer_response") == "corrected" and "correction" not in ev:
         errors.setdefault("correction", _("Write down what the customer corrected."))
     if step == "agree":
-        if "due_date" in ev and date.fromisoformat(ev["due_date"]) < ctx.today:
+        # (The customer answers the proposal as it was sent, when its date was checked.)
+        if "due_date" in ev and not by_customer and date.fromisoformat(ev["due_date"]) < ctx.today:
             errors["due_date"] = _("The date cannot be in the past.")
         if ev.get("customer_response") == "declined" and "reason" not in ev:
             errors.setdefault("reason", _("Write down why the customer declined."))
@@ -361,6 +391,77 @@ def validate_step(step: str, data: Mapping[str, Any], ctx: Context) -> StepInput
     if errors:
         raise EvidenceError(errors)
     return StepInput(ev, send)
+
+
+# --- the customer's own answer, on their link ----------------------------------------
+# What the customer answers at each step: their name for it (API and link form) -> the
+# evidence field it fills. The rules stay those of STEP_FIELDS and _check_step.
+CUSTOMER_ANSWER_FIELDS: dict[str, dict[str, str]] = {
+    "confirm": {"response": "customer_response", "correction": "correction"},
+    "agree": {"response": "customer_response", "reason": "reason"},
+    "verify": {"satisfaction": "satisfaction", "score": "score", "comment": "comment"},
+}
+# Said to the customer when they leave an answer out.
+_CUSTOMER_BLANK = {
+    "response": _l("Please choose an answer."),
+    "satisfaction": _l("Please choose an answer."),
+    "score": _l("Please choose a score from 1 to 5."),
+    "correction": _l("Please tell us what we should correct."),
+    "reason": _l("Please tell us why."),
+}
+
+
+def customer_choices(step: str, name: str) -> dict[str, Any]:
+    """The codes the customer may give for one answer: staff's choices less silence."""
+    evidence_name = CUSTOMER_ANSWER_FIELDS[step][name]
+    spec = next(f for f in STEP_FIELDS[step] if f.name == evidence_name)
+    return {k: v for k, v in (spec.choices or {}).items() if k != "no_response"}
+
+
+def customer_answer_step(answer: Mapping[str, Any]) -> str | None:
+    """Which question an answer is for, from what it says (None when it cannot tell)."""
+    if "satisfaction" in answer:
+        return "verify"
+    response = answer.get("response")
+    for step in ("confirm", "agree"):
+        if isinstance(response, str) and response in customer_choices(step, "response"):
+            return step
+    return None
+
+
+def validate_customer_answer(
+    step: str, pending: Mapping[str, Any], answer: Mapping[str, Any], ctx: Context
+) -> StepInput:
+    """The customer's answer on their link: the question as it was sent plus their answer,
+    via the customer link, checked by the step's own rules; errors use the customer's names."""
+    names = CUSTOMER_ANSWER_FIELDS[step]
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {k: v for k, v in pending.items() if k not in names.values()}
+    data["via"] = vocab.CUSTOMER_LINK
+    for key, value in answer.items():
+        if key not in names:
+            errors[key] = _("Unknown field.")
+        else:
+            data[names[key]] = value
+    if step == "verify" and answer.get("satisfaction") == "no_response":
+        errors["satisfaction"] = _("Choose one of the listed values.")
+    try:
+        inp = _check_step(step, data, ctx, by_customer=True)
+    except EvidenceError as e:
+        back = {v: k for k, v in names.items()}
+        found = {}
+        for key, message in e.fields.items():
+            name = back.get(key, key)
+            found[name] = (
+                str(_CUSTOMER_BLANK[name])
+                if name in _CUSTOMER_BLANK and _blank(answer.get(name))
+                else message
+            )
+        errors = {**found, **errors}
+        inp = StepInput({})
+    if errors:
+        raise EvidenceError(errors)
+    return inp
 
 
 def validate_intake(data: Mapping[str, Any], ctx: Context) -> dict[str, Any]:

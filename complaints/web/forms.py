@@ -35,7 +35,6 @@ try:  # WTForms 3.3 deprecates (value, label) tuples
 except ImportError:  # pragma: no cover - older WTForms
     SelectChoice = None  # type: ignore[assignment,misc]
 
-from complaints import vocab
 from complaints.evidence import INTAKE_FIELDS, STEP_FIELDS, Field
 
 MAX_ACTIONS = 50
@@ -118,11 +117,8 @@ class ActionRowForm(Form):
 
 
 def _choices(spec: Field) -> list[tuple[str, Any]]:
+    # "via" offers the customer link too: chosen with the answer left empty, it sends the question.
     choices = spec.choices or {}
-    if spec.name == "via":
-        # Sending the question on the customer link comes with the customer pages;
-        # until then the owner records the answer with the channel the customer used.
-        choices = vocab.STAFF_METHODS
     return [option("", _l("— choose —")), *(option(k, v) for k, v in choices.items())]
 
 
