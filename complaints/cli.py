@@ -11,14 +11,16 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from complaints import clock
 from complaints.db import get_db
 from complaints.mail import SmtpSettings
 from complaints.models import Case
-from complaints.services import outbox
+from complaints.services import deadlines, outbox
 from complaints.services.history import verify_case
+from complaints.services.phrase_list import ensure_default_phrases
 from complaints.services.staff import StaffError, create_token, create_user, get_user_by_email
 from complaints.vocab import ROLES
 
@@ -26,16 +28,19 @@ group = AppGroup("complaints", help="Complaint case management commands.")
 
 
 def _upgrade() -> None:
+    """Migrate (init-db, demo and start), then seed what the schema needs: the built-in phrases."""
     from complaints.migrate import upgrade
 
     upgrade(get_db().engine)
+    with get_db().transaction() as s:
+        ensure_default_phrases(s)
 
 
 @group.command("init-db")
 def init_db() -> None:
     """Create the database or upgrade it to the latest schema."""
     _upgrade()
-    click.echo("Database is at the latest schema.")
+    click.echo(_("Database is at the latest schema."))
 
 
 @group.command("create-user")
@@ -49,7 +54,9 @@ def create_user_cmd(email: str, name: str, roles: tuple[str, ...], password: str
     try:
         with get_db().transaction() as s:
             user = create_user(s, email, name, roles, password, locale=locale)
-            click.echo(f"Created {user.email} ({', '.join(sorted(user.roles))}).")
+            click.echo(
+                _("Created %(email)s (%(roles)s).", email=user.email, roles=", ".join(sorted(user.roles)))
+            )
     except StaffError as e:
         raise click.ClickException(str(e)) from None
 
@@ -61,7 +68,7 @@ def create_token_cmd(email: str) -> None:
     with get_db().transaction() as s:
         user = get_user_by_email(s, email)
         if user is None or not user.active:
-            raise click.ClickException(f"No active user {email}.")
+            raise click.ClickException(_("No active user %(email)s.", email=email))
         click.echo(create_token(s, user))
 
 
@@ -78,9 +85,9 @@ def demo_cmd() -> None:
 
 def _print_logins(logins: list) -> None:
     if not logins:
-        click.echo("Demo users exist already; their passwords were printed when they were made.")
+        click.echo(_("Demo users exist already; their passwords were printed when they were made."))
         return
-    click.echo("Demo logins (email / password / roles):")
+    click.echo(_("Demo logins (email / password / roles):"))
     for email, password, roles in logins:
         click.echo(f"  {email:28} {password:16} {roles}")
 
@@ -96,9 +103,9 @@ def verify_history_cmd() -> None:
             problem = verify_case(s, case, current_app.config["FOLLOW_UP_WINDOW"])
             if problem is not None:
                 bad += 1
-                where = f"event {problem.seq}" if problem.seq is not None else "state"
+                where = _("event %(seq)d", seq=problem.seq) if problem.seq is not None else _("state")
                 click.echo(f"{case.reference}: {where}: {problem.reason}")
-    click.echo(f"{total} cases checked, {bad} with a broken history.")
+    click.echo(_("%(total)d cases checked, %(bad)d with a broken history.", total=total, bad=bad))
     if bad:
         sys.exit(1)
 
@@ -166,12 +173,51 @@ def deliver_cmd(mode: str, interval: float, limit: int | None, retry_failed: boo
     )
 
 
+@group.command("check-deadlines")
+def check_deadlines_cmd() -> None:
+    """Record a deadline_breached event for each case past its deadline (once per breach)."""
+    n = deadlines.check_deadlines(get_db(), clock.now())
+    click.echo(ngettext("%(num)d deadline breach recorded.", "%(num)d deadline breaches recorded.", n))
+
+
+@group.command("worker")
+@click.option(
+    "--interval", default=None, type=float, help="Seconds between passes [default: WORKER_INTERVAL_SECONDS]."
+)
+def worker_cmd(interval: float | None) -> None:
+    """Deliver the email outbox and record deadline breaches until stopped (Ctrl+C, SIGTERM)."""
+    from complaints import worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    worker.stop_on_signals(stop)
+    every = interval if interval is not None else app.config["WORKER_INTERVAL_SECONDS"]
+    click.echo(
+        _("Delivering email and checking deadlines every %(interval)s seconds; Ctrl+C stops.", interval=every)
+    )
+
+    def show(report: worker.PassReport) -> None:
+        if report.breaches:
+            click.echo(
+                ngettext(
+                    "%(num)d deadline breach recorded.",
+                    "%(num)d deadline breaches recorded.",
+                    report.breaches,
+                )
+            )
+        for error in report.errors:
+            click.echo(error, err=True)
+
+    worker.run_loop(app, stop, interval=every, on_pass=show)
+
+
 @group.command("start")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
 @click.option("--no-demo", is_flag=True, help="Do not load demo users and cases.")
-def start_cmd(host: str, port: int, workers: int, no_demo: bool) -> None:
+@click.option("--no-worker", is_flag=True, help="Do not run the background worker (email, deadlines).")
+def start_cmd(host: str, port: int, workers: int, no_demo: bool, no_worker: bool) -> None:
     """Migrate, load demo data on first start, and serve with gunicorn."""
     from complaints.demo import load_demo
 
@@ -180,9 +226,17 @@ def start_cmd(host: str, port: int, workers: int, no_demo: bool) -> None:
         with get_db().transaction() as s:
             logins = load_demo(s, Path(current_app.instance_path))
         _print_logins(logins)
-    click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C stops)")
+    click.echo(_("Serving on %(url)s  (Ctrl+C stops)", url=f"http://{host}:{port}/"))
     get_db().dispose()  # workers open their own connections after the fork
-    serve(current_app._get_current_object(), host, port, workers)  # type: ignore[attr-defined]
+    from complaints import worker
+
+    # Email delivery and deadline checks run in a child process, not a thread of the master.
+    background = None if no_worker else worker.spawn()
+    try:
+        serve(current_app._get_current_object(), host, port, workers)  # type: ignore[attr-defined]
+    finally:
+        if background is not None:
+            worker.terminate(background)
 
 
 def serve(app: Flask, host: str, port: int, workers: int) -> None:

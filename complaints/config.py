@@ -34,6 +34,8 @@ class Config:
     # How long the customer has to answer the satisfaction question before
     # the owner may close the case as "no response".
     FOLLOW_UP_WINDOW = timedelta(days=int(os.environ.get("FOLLOW_UP_WINDOW_DAYS", "7")))
+    # While a case is open its owner sends the customer a progress update at least this often.
+    UPDATE_CADENCE_DAYS = float(os.environ.get("UPDATE_CADENCE_DAYS", "2"))
     LANGUAGES = ("en", "zh_CN")
     # Outgoing mail. With no SMTP_HOST, emails stay queued in the outbox (visible to staff).
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
@@ -52,11 +54,23 @@ class Config:
     # How long a worker's claim on a message lasts; after a crash another worker resends it then.
     OUTBOX_LEASE_SECONDS = float(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
     OUTBOX_BATCH_SIZE = int(os.environ.get("OUTBOX_BATCH_SIZE", "100"))
+    # The background worker (outbox delivery, deadline checks) runs a pass this often.
+    WORKER_INTERVAL_SECONDS = float(os.environ.get("WORKER_INTERVAL_SECONDS", "30"))
     # Audit queue: besides every case with an always-in reason, this share (percent) of the
     # rest, drawn from a hash of (salt, case id): the same case is in or out every time.
     # An empty salt uses SECRET_KEY, so staff cannot tell in advance which cases are drawn.
     AUDIT_SAMPLE_PERCENT = int(os.environ.get("AUDIT_SAMPLE_PERCENT", "10"))
     AUDIT_SAMPLE_SALT = os.environ.get("AUDIT_SAMPLE_SALT", "")
+    # The customer link: how long it lives, where it points, how often it may be used.
+    CUSTOMER_LINK_DAYS = int(os.environ.get("CUSTOMER_LINK_DAYS", "30"))
+    # The public address customers reach (behind a proxy); empty: the address of the request.
+    CUSTOMER_LINK_BASE_URL = os.environ.get("CUSTOMER_LINK_BASE_URL", "")
+    CUSTOMER_LINK_RATE_LIMIT = os.environ.get("CUSTOMER_LINK_RATE_LIMIT", "30 per minute")
+    CUSTOMER_LINK_ADDRESS_RATE_LIMIT = os.environ.get("CUSTOMER_LINK_ADDRESS_RATE_LIMIT", "60 per minute")
+    # Where rate-limit counters live: memory:// per process; redis://host:6379 shares them.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Reverse proxies in front of the app whose X-Forwarded-For is trusted (exactly this many).
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     PAGE_SIZE = 25
     API_MAX_LIMIT = 200
 
@@ -65,3 +79,6 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
     SMTP_HOST = ""  # tests start their own SMTP server and pass its address
+    # High enough for any journey; a test lowers them (they are read on every request).
+    CUSTOMER_LINK_RATE_LIMIT = "10000 per minute"
+    CUSTOMER_LINK_ADDRESS_RATE_LIMIT = "10000 per minute"

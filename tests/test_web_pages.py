@@ -115,6 +115,7 @@ def test_the_language_switch_works_before_login(client):
 
 # --- homes ------------------------------------------------------------------------
 def test_each_role_sees_its_sections(app, client, make, auth, clock):
+    clock.now = datetime(2026, 3, 2, 1, 0)  # Monday 09:00 in Asia/Shanghai: limits count working hours
     agent = make.user("frontline", name="Ann")
     responder = make.user("responder", name="Rob")
     quality = make.user("quality", name="Qi")
@@ -160,13 +161,13 @@ def test_each_role_sees_its_sections(app, client, make, auth, clock):
 
 
 def test_times_are_shown_in_the_configured_time_zone(app, client, make, auth, clock):
-    clock.now = datetime(2026, 3, 1, 2, 30)  # UTC; Asia/Shanghai is 8 hours ahead
+    clock.now = datetime(2026, 3, 2, 2, 30)  # UTC; Asia/Shanghai is 8 hours ahead; a Monday
     agent = make.user("frontline")
     case = make.case(agent)
     auth.login(agent)
     page = get(client, f"/cases/{case.id}")
-    assert "2026-03-01 10:30" in page
-    assert "2026-03-01 14:30" in page  # the claim deadline: four hours later
+    assert "2026-03-02 10:30" in page
+    assert "2026-03-02 14:30" in page  # the claim deadline: four working hours later
 
 
 # --- the case list ------------------------------------------------------------------

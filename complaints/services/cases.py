@@ -6,32 +6,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from complaints import search
 from complaints.errors import AlreadyOwned, Conflict, Forbidden, Stale
 from complaints.evidence import ANSWER_FIELD, StepInput
 from complaints.models import Assistant, Case, Customer, Note, ReferenceCounter, StepRecord, User
 from complaints.models.customer import normal_email, phone_digits
-from complaints.services.history import append_event
+from complaints.services import deadlines, interim, remedies, updates
+from complaints.services.history import FOLLOW_UP_WINDOW_KEY, append_event
 from complaints.workflow import CUSTOMER_STEPS, Actor, WorkflowRefused, fire
-
-# Target time in each state (SPEC §2 defaults); "act" runs until the agreed date.
-DEFAULT_TIME_LIMITS = {
-    "new": timedelta(hours=4),
-    "apologise": timedelta(hours=2),
-    "listen": timedelta(hours=24),
-    "confirm": timedelta(hours=24),
-    "analyse": timedelta(hours=72),
-    "agree": timedelta(hours=48),
-    "prevent": timedelta(days=14),
-    "verify": timedelta(days=7),
-}
-
-
-def _limits() -> dict[str, timedelta]:
-    return current_app.config.get("TIME_LIMITS") or DEFAULT_TIME_LIMITS
 
 
 def _follow_up_window() -> timedelta:
@@ -39,14 +27,8 @@ def _follow_up_window() -> timedelta:
 
 
 def _set_due(case: Case, now: datetime, agreed: str | None = None) -> None:
-    if not case.is_open:
-        case.due_at = None
-    elif case.state == "act" and agreed:
-        # The agreed completion date, to the end of that day.
-        case.due_at = datetime.fromisoformat(agreed) + timedelta(days=1)
-    else:
-        limit = _limits().get(case.state)
-        case.due_at = now + limit if limit else None
+    """The due date of the state the case just entered (services/deadlines.py decides it)."""
+    deadlines.set_clock(Session.object_session(case), case, now, agreed=agreed)  # type: ignore[arg-type]
 
 
 def _next_reference(s: Session, year: int) -> str:
@@ -120,9 +102,9 @@ def open_case(s: Session, actor: User, data: dict[str, Any], now: datetime) -> C
         event_count=0,
         awaiting_customer=False,
     )
-    _set_due(case, now)
+    deadlines.set_clock(s, case, now)
     s.add(case)
-    s.flush()
+    search.index_new_case(s, case)  # flushes; re-indexes the customer's cases if intake changed them
     fields = {k: v for k, v in data.items() if not k.startswith("customer_")}
     append_event(
         s,
@@ -138,20 +120,27 @@ def open_case(s: Session, actor: User, data: dict[str, Any], now: datetime) -> C
 def claim_case(s: Session, case: Case, actor: User, now: datetime) -> Case:
     """First responder takes the case for good; exactly one of many concurrent claims wins."""
     if case.owner_id is not None:
-        raise AlreadyOwned(f"Already owned by {case.owner.name if case.owner else '?'}.")
+        raise AlreadyOwned(_("Already owned by %(name)s.", name=case.owner.name if case.owner else "?"))
     if case.state != "new":
-        raise Conflict(f"The case is {case.state}: it cannot be claimed.", "wrong_state")
+        raise Conflict(_("The case is %(state)s: it cannot be claimed.", state=case.state), "wrong_state")
+    before = deadlines.before_move(s, case)
     try:
         fire(case, "claim", actor=Actor.staff(actor.id), now=now)
         case.claimed_at = now
-        _set_due(case, now)
+        deadlines.set_clock(s, case, now, before)
         # UPDATE ... WHERE id = :id AND version = :seen — only one claimer matches.
         s.flush()
     except (StaleDataError, WorkflowRefused):
         s.rollback()
         fresh = s.get(Case, case.id, populate_existing=True)
-        owner = fresh.owner.name if fresh is not None and fresh.owner else "?"
-        raise AlreadyOwned(f"Already owned by {owner}.") from None
+        if fresh is None or fresh.owner is None:
+            # Changed by someone else, but not claimed: withdrawn meanwhile.
+            state = fresh.state if fresh is not None else "gone"
+            raise Conflict(
+                _("The case is %(state)s: it cannot be claimed.", state=state), "wrong_state"
+            ) from None
+        raise AlreadyOwned(_("Already owned by %(name)s.", name=fresh.owner.name)) from None
+    deadlines.record_clock(s, case, Actor.staff(actor.id), now, before)
     append_event(
         s,
         case,
@@ -174,30 +163,71 @@ def complete_step(
 ) -> str:
     """Record a step's evidence and move on; returns "done" or "awaiting" (sent to customer)."""
     if version is not None and version != case.version:
-        raise Stale(f"The case changed since you loaded it (version {case.version}, not {version}).")
+        raise Stale(
+            _(
+                "The case changed since you loaded it (version %(version)d, not %(seen)d).",
+                version=case.version,
+                seen=version,
+            )
+        )
     if case.owner_id != actor.id:
-        raise Forbidden("Only the owner may complete a step.")
+        raise Forbidden(_("Only the owner may complete a step."))
     if step != case.state:
-        raise Conflict(f"The current step is '{case.state}', not '{step}'.", "wrong_state")
+        raise Conflict(
+            _("The current step is '%(current)s', not '%(step)s'.", current=case.state, step=step),
+            "wrong_state",
+        )
+    updates.check_step_text(s, case, step, actor, inp.evidence)  # the apology, the remedy details
+    remedies.check_offer(s, case, step, inp)  # beyond policy only with a quality approval
+    interim.check_closure(s, case, step, inp)  # open interim measures keep the case open
     staff = Actor.staff(actor.id)
+    seen = case.version
+    before = deadlines.before_move(s, case)
     if inp.send_to_customer:
-        case.awaiting_customer = True
-        _flush_versioned(s)
+        try:
+            fire(case, "ask_customer", actor=staff, now=now, evidence=inp.evidence)
+        except WorkflowRefused as e:
+            raise Conflict(e.message, "wrong_state") from None
+        case.pending_step = step
+        case.pending_evidence = inp.evidence
+        deadlines.set_clock(s, case, now, before)  # paused while the customer has the question
+        _flush_versioned(s, case, seen)
+        deadlines.record_clock(s, case, staff, now, before)
         append_event(s, case, "sent_to_customer", staff, {"step": step, "evidence": inp.evidence}, now)
         return "awaiting"
+    record_move(s, case, step, staff, inp, now, seen=seen, before=before)
+    return "done"
+
+
+def record_move(
+    s: Session,
+    case: Case,
+    step: str,
+    actor: Actor,
+    inp: StepInput,
+    now: datetime,
+    *,
+    seen: int,
+    before: deadlines.ClockBefore,
+) -> None:
+    """Complete the current step with its evidence: by the owner, or by the customer on their link
+    (services/customer_link.py); the same move, record and event either way."""
+    window = _follow_up_window()
+    # Read before anything changes, so the lazy load does not flush half a move.
+    agreed = inp.evidence.get("due_date") if step == "agree" else _agreed_date(case)
     try:
-        source, dest = fire(
-            case, step, actor=staff, now=now, evidence=inp.evidence, follow_up_window=_follow_up_window()
-        )
+        source, dest = fire(case, step, actor=actor, now=now, evidence=inp.evidence, follow_up_window=window)
     except WorkflowRefused as e:
         raise Conflict(e.message, "wrong_state") from None
     staff_recorded = (
-        step in CUSTOMER_STEPS
+        actor.kind == "staff"
+        and step in CUSTOMER_STEPS
         and ANSWER_FIELD[step] in inp.evidence
         and (inp.evidence.get(ANSWER_FIELD[step]) != "no_response")
     )
-    case.awaiting_customer = False
-    _set_due(case, now, inp.evidence.get("due_date") if step == "agree" else _agreed_date(case))
+    case.pending_step = case.pending_evidence = None
+    _note_facts(case, step, inp.evidence, staff_recorded)
+    deadlines.set_clock(s, case, now, before, agreed=agreed)
     s.add(
         StepRecord(
             case=case,
@@ -205,26 +235,46 @@ def complete_step(
             outcome=dest,
             evidence=inp.evidence,
             staff_recorded=staff_recorded,
-            recorded_by_id=actor.id,
+            recorded_by_id=actor.id if actor.kind == "staff" else None,
             recorded_at=now,
         )
     )
-    _flush_versioned(s)
+    _flush_versioned(s, case, seen)
+    deadlines.record_clock(s, case, actor, now, before)
     append_event(
         s,
         case,
         "step_completed",
-        staff,
+        actor,
         {
             "step": step,
             "from": source,
             "to": dest,
             "evidence": inp.evidence,
             "staff_recorded": staff_recorded,
+            # The customer's own answer, given on their link.
+            **({"via": "customer_link"} if actor.kind == "customer" else {}),
+            # The window in force, so replay judges the move by the rule of its day.
+            **({FOLLOW_UP_WINDOW_KEY: int(window.total_seconds())} if _is_no_response(inp) else {}),
         },
         now,
     )
-    return "done"
+
+
+def _note_facts(case: Case, step: str, evidence: dict[str, Any], staff_recorded: bool) -> None:
+    """Keep on the row what lists, queues and reports need from the history."""
+    if step == "analyse":
+        case.root_cause_category = evidence["root_cause_category"]
+    elif step == "verify":
+        case.satisfaction = evidence.get("satisfaction")
+        case.satisfaction_score = evidence.get("score")
+    # A staff-recorded answer or a dissatisfied customer always goes to the audit queue.
+    if staff_recorded or evidence.get("satisfaction") == "dissatisfied":
+        case.must_audit = True
+
+
+def _is_no_response(inp: StepInput) -> bool:
+    return inp.evidence.get("satisfaction") == "no_response"
 
 
 def _agreed_date(case: Case) -> str | None:
@@ -234,24 +284,30 @@ def _agreed_date(case: Case) -> str | None:
     return None
 
 
-def _flush_versioned(s: Session) -> None:
+def _flush_versioned(s: Session, case: Case, seen: int) -> None:
+    """Write the case as a new version, even when no column changed (a declined remedy
+    stays in agree): every recorded move must win or lose against concurrent ones."""
+    if case.version == seen:
+        flag_modified(case, "state")
     try:
         s.flush()
     except StaleDataError:
         s.rollback()
-        raise Stale("Someone else changed the case at the same time; reload and try again.") from None
+        raise Stale(_("Someone else changed the case at the same time; reload and try again.")) from None
 
 
 def withdraw_case(s: Session, case: Case, actor: User, reason: str, now: datetime) -> Case:
-    source = case.state
+    source, seen = case.state, case.version
+    before = deadlines.before_move(s, case)
     try:
         fire(case, "withdraw", actor=Actor.staff(actor.id), now=now, reason=reason)
     except WorkflowRefused as e:
         raise Conflict(e.message, "wrong_state") from None
     case.withdrawn_reason = reason
-    case.awaiting_customer = False
-    _set_due(case, now)
-    _flush_versioned(s)
+    case.pending_step = case.pending_evidence = None
+    deadlines.set_clock(s, case, now, before)
+    _flush_versioned(s, case, seen)
+    deadlines.record_clock(s, case, Actor.staff(actor.id), now, before)
     append_event(
         s,
         case,

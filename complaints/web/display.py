@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -25,12 +25,24 @@ ACTION_LABELS = {
     "case_claimed": _l("Claimed"),
     "step_completed": _l("Step completed"),
     "sent_to_customer": _l("Question sent to the customer"),
+    "customer_link_created": _l("Customer link created"),
     "case_withdrawn": _l("Withdrawn"),
     "assistant_invited": _l("Assistant invited"),
     "note_added": _l("Internal note added"),
+    "progress_update_sent": _l("Progress update sent"),
+    "phrase_refused": _l("Forbidden phrase refused"),
     "owner_changed": _l("Owner changed"),
     "case_audited": _l("Audited"),
     "case_reopened": _l("Reopened after audit"),
+    "clock_paused": _l("Clock paused: awaiting the customer"),
+    "clock_resumed": _l("Clock resumed"),
+    "deadline_breached": _l("Time limit breached"),
+    "remedy_approval_requested": _l("Approval of a remedy beyond policy requested"),
+    "remedy_approved": _l("Remedy beyond policy approved"),
+    "remedy_refused": _l("Remedy beyond policy refused"),
+    "interim_measure_given": _l("Interim measure given"),
+    "interim_measure_withdrawn": _l("Interim measure withdrawn"),
+    "interim_measure_made_permanent": _l("Interim measure made permanent"),
 }
 
 VOCABULARIES = {
@@ -196,10 +208,32 @@ def _detail(action: str, d: dict[str, Any], names: dict[int, str]) -> str:
         return _("Reason: %(reason)s", reason=_shorten(d.get("reason", "")))
     if action == "assistant_invited":
         return names.get(d.get("user_id"), "?")
-    if action == "note_added":
+    if action in ("note_added", "progress_update_sent"):
         return _shorten(d.get("body", ""))
+    if action == "phrase_refused":
+        labels = {f.name: f.label for f in STEP_FIELDS.get(d.get("context", ""), ())}
+        where = labels.get(d.get("field", ""), _("Progress update"))
+        return _("“%(phrase)s”, in: %(field)s", phrase=d.get("phrase", ""), field=where)
     if action == "owner_changed":
         return _("To %(name)s", name=names.get(d.get("to"), "?"))
+    if action == "deadline_breached" and d.get("due_at"):
+        return _(
+            "%(state)s was due %(when)s",
+            state=state(d.get("state")),
+            when=when(datetime.fromisoformat(d["due_at"])),
+        )
+    if action in ("remedy_approval_requested", "remedy_approved", "remedy_refused"):
+        parts = [str(vocab.REMEDIES.get(d.get("remedy", ""), d.get("remedy", ""))), d.get("amount") or ""]
+        return " · ".join(p for p in [*parts, _shorten(d.get("note", ""))] if p)
+    if action == "interim_measure_given":
+        return _shorten(d.get("description", ""))
+    if action == "clock_paused":
+        return state(d.get("state"))
+    if action == "clock_resumed":
+        return _(
+            "Paused for %(duration)s",
+            duration=format_timedelta(timedelta(seconds=d.get("paused_seconds", 0))),
+        )
     return ""
 
 

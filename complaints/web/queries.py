@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
+from complaints import clock
 from complaints.db import get_session
 from complaints.models import Assistant, Case, Customer
 from complaints.permissions import visible_cases_clause
@@ -102,6 +103,8 @@ class Filters:
     state: str = ""
     owner: str = ""  # "" (anyone), "me", "none" or a user id
     q: str = ""
+    sort: str = ""  # "" (newest first) or "due" (nearest deadline first, overdue on top)
+    overdue: str = ""  # "1": only open cases past their deadline
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
@@ -113,10 +116,13 @@ class Filters:
             state=state if state in STATES else "",
             owner=owner if owner in ("me", "none") or owner.isdigit() else "",
             q=q,
+            sort="due" if args.get("sort") == "due" else "",
+            overdue="1" if args.get("overdue") == "1" else "",
         )
 
     def args(self) -> dict[str, str]:
-        return {k: v for k, v in (("state", self.state), ("owner", self.owner), ("q", self.q)) if v}
+        pairs = (("state", self.state), ("owner", self.owner), ("q", self.q))
+        return {k: v for k, v in (*pairs, ("sort", self.sort), ("overdue", self.overdue)) if v}
 
 
 @dataclass
@@ -154,6 +160,10 @@ def search_cases(user: Any, filters: Filters, cursor: str | None, limit: int) ->
         if len(digits) >= 3 and len(digits) * 2 >= len(text.replace(" ", "")):
             match.append(Customer.phone_digits.contains(digits, autoescape=True))
         q = q.where(or_(*match))
+    if filters.overdue:
+        q = q.where(Case.due_at < clock.now(), Case.state.in_(OPEN_STATES))
+    if filters.sort == "due":
+        return _by_due(q, cursor, limit)
     if cursor:
         opened_at, case_id = decode_cursor(cursor)
         q = q.where(or_(Case.opened_at < opened_at, and_(Case.opened_at == opened_at, Case.id < case_id)))
@@ -164,3 +174,37 @@ def search_cases(user: Any, filters: Filters, cursor: str | None, limit: int) ->
         rows = rows[:limit]
         next_cursor = encode_cursor(rows[-1].opened_at, rows[-1].id)
     return Page(rows, next_cursor)
+
+
+def _by_due(q: Select[tuple[Case]], cursor: str | None, limit: int) -> Page:
+    """Nearest deadline first (so overdue on top), cases with no deadline last; keyset-paged on
+    (due_at, id), the cursor saying where the last page ended (a NULL due_at included)."""
+    if cursor:
+        due, case_id = _decode_due_cursor(cursor)
+        if due is None:
+            q = q.where(Case.due_at.is_(None), Case.id > case_id)
+        else:
+            q = q.where(
+                or_(Case.due_at > due, and_(Case.due_at == due, Case.id > case_id), Case.due_at.is_(None))
+            )
+    q = q.order_by(Case.due_at.asc().nulls_last(), Case.id.asc()).limit(limit + 1)
+    rows = list(get_session().scalars(q).unique())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        due_text = last.due_at.isoformat(timespec="microseconds") if last.due_at else None
+        raw = json.dumps(["due", due_text, last.id], separators=(",", ":"))
+        next_cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return Page(rows, next_cursor)
+
+
+def _decode_due_cursor(cursor: str) -> tuple[datetime | None, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, when, case_id = json.loads(raw)
+        if kind != "due" or not isinstance(case_id, int) or isinstance(case_id, bool):
+            raise BadCursor(cursor)
+        return (datetime.fromisoformat(when) if when is not None else None), case_id
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as e:
+        raise BadCursor(cursor) from e
