@@ -7,9 +7,11 @@ field. Both the HTML forms and the API are generated from, and checked by, the s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +33,7 @@ class EvidenceError(Exception):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text | line | choice | date | datetime | int | actions | email | phone
+    kind: str  # text | line | choice | date | datetime | int | decimal | actions | email | phone
     label: Any
     required: bool = True
     choices: Mapping[str, Any] | None = None
@@ -89,6 +91,14 @@ STEP_FIELDS: dict[str, tuple[Field, ...]] = {
     "agree": (
         _choice("remedy", _l("Remedy"), vocab.REMEDIES),
         _text("remedy_detail", _l("Remedy details")),
+        Field(
+            "amount",
+            "decimal",
+            _l("Amount"),
+            required=False,
+            help=_l("The sum of money offered, such as 150.00; required for compensation."),
+            depends=("remedy", ("compensation",)),
+        ),
         Field("due_date", "date", _l("Agreed completion date")),
         _choice("customer_response", _l("The customer's answer"), vocab.AGREE_RESPONSES, False),
         _text(
@@ -199,6 +209,33 @@ def _parse_date(value: Any) -> date:
         raise _Bad(_("Must be a date (YYYY-MM-DD).")) from None
 
 
+# An amount of money: up to ten digits before the point and two after it, above zero.
+AMOUNT_RE = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+
+
+def _parse_amount(value: Any) -> str:
+    """The amount as text with two decimals ("150.00"): JSON keeps it exact that way."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _Bad(_("Must be an amount, such as 150.00."))
+    if isinstance(value, str):
+        text = value.strip()
+        if not AMOUNT_RE.fullmatch(text):
+            raise _Bad(_("Must be an amount, such as 150.00."))
+    else:
+        text = str(value)
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise _Bad(_("Must be an amount, such as 150.00.")) from None
+    if not amount.is_finite() or amount >= Decimal(10) ** 10:
+        raise _Bad(_("Must be an amount, such as 150.00."))
+    if amount <= 0:
+        raise _Bad(_("Must be more than zero."))
+    if amount != amount.quantize(Decimal("0.01")):
+        raise _Bad(_("At most two decimal places."))
+    return f"{amount.quantize(Decimal('0.01')):f}"
+
+
 def _parse_datetime(value: Any, ctx: Context) -> datetime:
     """Naive UTC from ISO text; a time without offset is in the deployment's time zone."""
     if isinstance(value, datetime):
@@ -256,6 +293,8 @@ def _clean_value(f: Field, value: Any, ctx: Context) -> Any:
         if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
             raise _Bad(_("Must be between %(a)d and %(b)d.", a=f.minimum or 0, b=f.maximum or 0))
         return value
+    if f.kind == "decimal":
+        return _parse_amount(value)
     if f.kind == "date":
         return _parse_date(value).isoformat()
     if f.kind == "datetime":
@@ -379,6 +418,8 @@ def _check_step(step: str, data: Mapping[str, Any], ctx: Context, *, by_customer
             errors["due_date"] = _("The date cannot be in the past.")
         if ev.get("customer_response") == "declined" and "reason" not in ev:
             errors.setdefault("reason", _("Write down why the customer declined."))
+        if ev.get("remedy") == "compensation" and "amount" not in ev:
+            errors.setdefault("amount", _("Give the amount of the compensation."))
     if step == "prevent":
         if ev.get("department") == "none":
             if "none_reason" not in ev:
@@ -391,6 +432,11 @@ def _check_step(step: str, data: Mapping[str, Any], ctx: Context, *, by_customer
     if errors:
         raise EvidenceError(errors)
     return StepInput(ev, send)
+
+
+# What the remedy policy (services/remedies.py) adds to a proposal when it is offered, so the
+# audit can judge it; carried into the customer's answer as it was sent.
+POLICY_KEYS = ("within_policy", "beyond_policy", "approval_id")
 
 
 # --- the customer's own answer, on their link ----------------------------------------
@@ -436,7 +482,9 @@ def validate_customer_answer(
     via the customer link, checked by the step's own rules; errors use the customer's names."""
     names = CUSTOMER_ANSWER_FIELDS[step]
     errors: dict[str, str] = {}
-    data: dict[str, Any] = {k: v for k, v in pending.items() if k not in names.values()}
+    data: dict[str, Any] = {
+        k: v for k, v in pending.items() if k not in names.values() and k not in POLICY_KEYS
+    }
     data["via"] = vocab.CUSTOMER_LINK
     for key, value in answer.items():
         if key not in names:
@@ -447,6 +495,7 @@ def validate_customer_answer(
         errors["satisfaction"] = _("Choose one of the listed values.")
     try:
         inp = _check_step(step, data, ctx, by_customer=True)
+        inp.evidence.update({k: pending[k] for k in POLICY_KEYS if k in pending})
     except EvidenceError as e:
         back = {v: k for k, v in names.items()}
         found = {}
@@ -473,6 +522,15 @@ def validate_intake(data: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
             errors["customer_phone"] = _("Give a phone number or an email address.")
     if "purchase_date" in out and date.fromisoformat(out["purchase_date"]) > ctx.today:
         errors["purchase_date"] = _("The purchase date cannot be in the future.")
+    if errors:
+        raise EvidenceError(errors)
+    return out
+
+
+def validate_fields(fields: tuple[Field, ...], data: Mapping[str, Any], ctx: Context) -> dict[str, Any]:
+    """Any other form's fields (a remedy approval, an interim measure) by the same rules."""
+    errors: dict[str, str] = {}
+    out = _clean_fields(fields, data, ctx, errors)
     if errors:
         raise EvidenceError(errors)
     return out

@@ -157,6 +157,28 @@ def can_edit_settings(user: Any) -> bool:
     return has_role(user, "quality")
 
 
+def can_request_remedy_approval(user: Any, case: Case) -> bool:
+    """The owner asks quality to approve a remedy beyond policy while working out the remedy."""
+    return is_owner(user, case) and case.state in ("analyse", "agree")
+
+
+def can_decide_remedy(user: Any, case: Case | None = None) -> bool:
+    """Quality managers approve or refuse remedies beyond policy, never on a case they own."""
+    if not has_role(user, "quality"):
+        return False
+    return case is None or not is_owner(user, case)
+
+
+def can_record_interim(user: Any, case: Case) -> bool:
+    """The owner records interim measures (a loaner device) from listen until the case closes."""
+    return is_owner(user, case) and case.state in STEPS[STEPS.index("listen") :]
+
+
+def can_end_interim(user: Any, case: Case) -> bool:
+    """The owner marks an interim measure withdrawn or made permanent while the case is open."""
+    return is_owner(user, case) and case.is_open
+
+
 def visible_cases_clause(user: Any) -> ColumnElement[bool]:
     """The SQL twin of can_view_case, for lists and search."""
     u = _staff(user)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from transitions import Machine, MachineError
 
@@ -259,7 +260,7 @@ def fire(
     source = case.state
     event = WORKFLOW.events.get(trigger)
     if event is None:
-        raise WorkflowRefused("wrong_state", f"No such move: {trigger}")
+        raise WorkflowRefused("wrong_state", _("No such move: %(move)s", move=trigger))
     try:
         ok = event.trigger(
             case,
@@ -272,7 +273,10 @@ def fire(
     except MachineError:
         ok = False
     if not ok:
-        raise WorkflowRefused("wrong_state", f"The case is in '{source}': '{trigger}' is not possible now.")
+        raise WorkflowRefused(
+            "wrong_state",
+            _("The case is in '%(state)s': '%(move)s' is not possible now.", state=source, move=trigger),
+        )
     return source, case.state
 
 

@@ -200,6 +200,8 @@ class Factory:
             "description": "新买的笔记本电脑按电源键没有反应。",
             "product": "ThinkBook 14",
             "serial_number": "PF3ABC12",
+            # Bought three days before: every remedy of the three guarantees is within policy.
+            "purchase_date": (Context(now=self.clock.now, tz=TZ).today - timedelta(days=3)).isoformat(),
             "category": "product",
             "severity": "normal",
         }
@@ -255,8 +257,9 @@ def good_evidence(step: str, now: datetime) -> dict[str, Any]:
         },
         "analyse": {"root_cause_category": "product", "root_cause": "主板电源模块虚焊"},
         "agree": {
-            "remedy": "exchange",
-            "remedy_detail": "更换新机",
+            # Repair is within the remedy policy whatever the purchase date (remedy_policy.py).
+            "remedy": "repair",
+            "remedy_detail": "上门维修,更换主板",
             "due_date": due,
             "customer_response": "accepted",
             "via": "phone",

@@ -182,7 +182,7 @@ def test_the_customer_answers_every_question_on_the_link_pages(app, client, cust
     assert mail.kind == "remedy_offer"
     token = token_in(mail.body_text)
     page = customer.get(f"/c/{token}")
-    assert "上门维修主板" in page.text and "Exchange" in page.text  # the remedy and its detail
+    assert "上门维修主板" in page.text and "Repair" in page.text  # the remedy and its detail
     r = customer_answer(customer, token, "agree", {"response": "declined", "reason": "我要换新机"})
     assert r.status_code == 302
     now = load(app, case.id)

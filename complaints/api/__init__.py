@@ -19,6 +19,7 @@ from complaints.api import (  # noqa: E402, F401
     health,
     openapi,
     quality,
+    remedies,
     reports,
     updates,
 )

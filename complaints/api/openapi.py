@@ -35,12 +35,16 @@ ERROR_CODES: dict[int, str] = {
     401: "`unauthorized` (no bearer token) or `invalid_token`.",
     403: "`forbidden`: the caller's role or relation to the case does not allow this.",
     404: "`not_found`: no such case (or step, or address).",
-    409: "`already_owned`, `wrong_state` or `stale`: the case is not in a state that allows this.",
+    409: (
+        "`already_owned`, `wrong_state` or `stale`: the case is not in a state that allows this; "
+        "`interim_measures_open`: the case cannot close while an interim measure is open."
+    ),
     413: "`request_entity_too_large`.",
     415: "`unsupported_media_type`: the body must be JSON.",
     422: (
         "`invalid`: `fields` names each missing, unknown or invalid field; `forbidden_phrase`: a text "
-        "said to the customer contains a forbidden phrase, named in `message` and under the field."
+        "said to the customer contains a forbidden phrase, named in `message` and under the field; "
+        "`approval_required`: the remedy is beyond policy and has no quality approval."
     ),
     500: "`internal_error`: nothing was changed.",
 }
@@ -55,7 +59,7 @@ def _nullable(schema: Schema) -> Schema:
     out = dict(schema)
     if "$ref" in out:
         return {"anyOf": [out, {"type": "null"}]}
-    out["type"] = [out["type"], "null"]
+    out["type"] = [*out["type"], "null"] if isinstance(out["type"], list) else [out["type"], "null"]
     if "enum" in out:
         out["enum"] = [*out["enum"], None]
     return out
@@ -86,6 +90,12 @@ def field_schema(f: Field, *, output: bool = False) -> Schema:
             s["minimum"] = f.minimum
         if f.maximum is not None:
             s["maximum"] = f.maximum
+    elif f.kind == "decimal":  # evidence.AMOUNT_RE, above zero; returned as text with two decimals
+        if output:
+            s = {"type": "string", "pattern": r"^[0-9]{1,10}\.[0-9]{2}$"}
+        else:
+            s = {"type": ["string", "number"], "pattern": r"^\s*(?=.*[1-9])[0-9]{1,10}(\.[0-9]{1,2})?\s*$"}
+            s["exclusiveMinimum"] = 0
     elif f.kind == "date":
         s = {"type": "string", "format": "date"}
     elif f.kind == "datetime":
@@ -196,7 +206,12 @@ def step_request_schema(step: str) -> Schema:
 
 def evidence_output_schema(step: str) -> Schema:
     """The evidence of a completed step as the case returns it."""
-    return _object({f.name: field_schema(f, output=True) for f in STEP_FIELDS[step]})
+    props = {f.name: field_schema(f, output=True) for f in STEP_FIELDS[step]}
+    if step == "agree":  # what the remedy policy added when the remedy was offered
+        props["within_policy"] = {"type": "boolean", "title": "Within the remedy policy"}
+        props["beyond_policy"] = {"type": "boolean", "title": "Beyond the remedy policy, approved"}
+        props["approval_id"] = {"type": "integer", "title": "The quality approval it was offered under"}
+    return _object(props)
 
 
 def _intake_output(names: Iterable[str]) -> dict[str, Schema]:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
@@ -43,6 +44,11 @@ class Case(Base):
         Index("ix_cases_state_opened", "state", "opened_at", "id"),
         Index("ix_cases_owner_state", "owner_id", "state", "id"),
         Index("ix_cases_opened_by", "opened_by_id", "id"),
+        Index("ix_cases_due", "due_at"),
+        Index("ix_cases_state_closed", "state", "closed_at"),
+        Index("ix_cases_opened_at", "opened_at", "id"),
+        # Reports: claims in a period, with the opening they end (time unclaimed), from the index alone.
+        Index("ix_cases_claimed", "claimed_at", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,6 +79,23 @@ class Case(Base):
     # Number of events appended so far; the row is the lock that keeps the chain linear.
     event_count: Mapped[int] = mapped_column(Integer, default=0)
 
+    # The question waiting for the customer (step and what they are asked to answer).
+    pending_step: Mapped[str | None] = mapped_column(String(20))
+    pending_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # While awaiting the customer the owner's clock is paused (recorded as events too).
+    clock_paused_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the breach of the current state's deadline was recorded (once per state entry).
+    breach_recorded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_update_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Facts from the history kept on the row for lists, queues and reports.
+    root_cause_category: Mapped[str | None] = mapped_column(String(40))
+    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    satisfaction_score: Mapped[int | None] = mapped_column(Integer)
+    # Something happened that puts the case in the audit queue whatever the sample says.
+    must_audit: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The closure last audited (equal to closed_at when the current closure is audited).
+    audited_closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
     owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
     opened_by: Mapped[User] = relationship(foreign_keys=[opened_by_id], lazy="joined")
     customer: Mapped[Customer] = relationship(lazy="joined")
@@ -99,7 +122,11 @@ class StepRecord(Base):
     """The evidence given to complete one step (a step done twice in a loop has two)."""
 
     __tablename__ = "step_records"
-    __table_args__ = (Index("ix_step_records_case", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_step_records_case", "case_id", "id"),
+        # Reports: the steps completed in a period (by step), from the index alone.
+        Index("ix_step_records_step_recorded", "step", "recorded_at", "case_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))

@@ -31,3 +31,5 @@ class Customer(Base):
     phone_digits: Mapped[str | None] = mapped_column(String(40), index=True)
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when the customer's personal data was erased (anonymised) on request or by retention.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime)

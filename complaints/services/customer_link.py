@@ -29,7 +29,7 @@ from complaints.errors import Conflict, NotFound
 from complaints.evidence import Context, customer_answer_step, validate_customer_answer
 from complaints.models import Case, CustomerLink, InterimMeasure, ProgressUpdate, User
 from complaints.services import cases as case_ops
-from complaints.services import deadlines
+from complaints.services import deadlines, interim
 from complaints.services.history import append_event
 from complaints.services.outbox import enqueue_email
 from complaints.workflow import CUSTOMER_STEPS, Actor
@@ -322,6 +322,7 @@ def customer_answer(
     if waiting is None or asked != waiting:
         raise Conflict(_("Nothing is waiting for this answer; the page may be out of date."), "not_awaited")
     inp = validate_customer_answer(waiting, case.pending_evidence or {}, answer, _context(now))
+    interim.check_closure(s, case, waiting, inp)  # open interim measures keep the case open
     seen = case.version
     before = deadlines.before_move(s, case)
     link.last_used_at = now

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -144,9 +145,19 @@ def replay(events: Sequence[Event], follow_up_window: timedelta = timedelta(days
                 ),
             )
         except WorkflowRefused as e:
-            raise ReplayRefused(ev.seq, f"event {ev.seq} ({ev.action}): {e.message}") from None
+            raise ReplayRefused(
+                ev.seq, _("event %(seq)d (%(action)s): %(why)s", seq=ev.seq, action=ev.action, why=e.message)
+            ) from None
         if "to" in data and model.state != data["to"]:
-            raise ReplayRefused(ev.seq, f"event {ev.seq} says {data['to']}, replay gives {model.state}")
+            raise ReplayRefused(
+                ev.seq,
+                _(
+                    "event %(seq)d says %(state)s, replay gives %(replayed)s",
+                    seq=ev.seq,
+                    state=data["to"],
+                    replayed=model.state,
+                ),
+            )
     return model
 
 
@@ -158,25 +169,33 @@ def verify_case(
     prev = GENESIS
     for expected_seq, ev in enumerate(events, start=1):
         if ev.seq != expected_seq:
-            return ChainProblem(case.id, expected_seq, "event missing")
+            return ChainProblem(case.id, expected_seq, _("event missing"))
         if ev.prev_hash != prev:
-            return ChainProblem(case.id, ev.seq, "link to previous event broken")
+            return ChainProblem(case.id, ev.seq, _("link to previous event broken"))
         if sha256(ev.data) != ev.data_digest:
-            return ChainProblem(case.id, ev.seq, "data altered")
+            return ChainProblem(case.id, ev.seq, _("data altered"))
         expected = event_hash(
             prev, ev.case_id, ev.seq, ev.at, ev.actor_kind, ev.actor_id, ev.action, ev.data_digest
         )
         if ev.hash != expected:
-            return ChainProblem(case.id, ev.seq, "hash mismatch")
+            return ChainProblem(case.id, ev.seq, _("hash mismatch"))
         prev = ev.hash
     if len(events) != case.event_count:
-        return ChainProblem(case.id, len(events) + 1, "event missing at the end")
+        return ChainProblem(case.id, len(events) + 1, _("event missing at the end"))
     try:
         model = replay(events, follow_up_window)
     except WorkflowRefused as e:
-        return ChainProblem(case.id, getattr(e, "seq", None), f"replay refused: {e.message}")
+        return ChainProblem(case.id, getattr(e, "seq", None), _("replay refused: %(why)s", why=e.message))
     if model.state != case.state:
-        return ChainProblem(case.id, None, f"state {case.state} but replay gives {model.state}")
+        return ChainProblem(
+            case.id,
+            None,
+            _("state %(state)s but replay gives %(replayed)s", state=case.state, replayed=model.state),
+        )
     if model.owner_id != case.owner_id:
-        return ChainProblem(case.id, None, f"owner {case.owner_id} but replay gives {model.owner_id}")
+        return ChainProblem(
+            case.id,
+            None,
+            _("owner %(owner)s but replay gives %(replayed)s", owner=case.owner_id, replayed=model.owner_id),
+        )
     return None

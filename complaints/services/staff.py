@@ -9,6 +9,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -49,16 +50,22 @@ def create_user(
     roles = sorted(set(roles))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise StaffError(f"Unknown role(s): {', '.join(unknown)}. Known: {', '.join(ROLES)}.")
+        raise StaffError(
+            _(
+                "Unknown role(s): %(roles)s. Known: %(known)s.",
+                roles=", ".join(unknown),
+                known=", ".join(ROLES),
+            )
+        )
     if not roles:
-        raise StaffError("Give at least one role.")
+        raise StaffError(_("Give at least one role."))
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"The password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        raise StaffError(_("The password needs at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
     email = email.strip().lower()
     if "@" not in email:
-        raise StaffError("Not an email address.")
+        raise StaffError(_("Not an email address."))
     if get_user_by_email(s, email) is not None:
-        raise StaffError(f"A user with email {email} exists already.")
+        raise StaffError(_("A user with email %(email)s exists already.", email=email))
     user = User(
         email=email,
         name=name.strip() or email,

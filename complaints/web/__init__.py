@@ -50,10 +50,29 @@ def _template_globals() -> dict[str, Any]:
 
 
 def register_web(app: Flask) -> None:
-    from complaints.web import admin, auth, cases, errors, home, quality, reports, settings
+    from complaints.web import (
+        admin,
+        auth,
+        cases,
+        customer,
+        errors,
+        home,
+        phrases,
+        quality,
+        remedies,
+        reports,
+        settings,
+        time_limits,
+        updates,
+    )
 
-    for blueprint in (auth.bp, home.bp, cases.bp, settings.bp, quality.bp, admin.bp, reports.bp):
+    for blueprint in (auth.bp, home.bp, cases.bp, settings.bp, quality.bp, admin.bp, reports.bp, customer.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(customer.staff_bp)
+    app.register_blueprint(phrases.bp)  # the forbidden-phrase list
+    app.register_blueprint(updates.bp)  # progress updates on the case page
+    app.register_blueprint(time_limits.bp)  # time limits and the working calendar
+    app.register_blueprint(remedies.bp)  # remedy approvals and interim measures
     errors.register(app)
     app.context_processor(_template_context)
     app.jinja_env.globals.update(_template_globals())

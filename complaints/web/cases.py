@@ -39,6 +39,9 @@ from complaints.permissions import (
     has_role,
 )
 from complaints.services import cases as case_ops
+from complaints.services import remedies
+from complaints.services.updates import PhraseRefused
+from complaints.web import customer as customer_link
 from complaints.web import display, queries
 from complaints.web.forms import (
     AssistantForm,
@@ -62,6 +65,7 @@ from complaints.web.helpers import (
     refusal_message,
     stale_message,
 )
+from complaints.web.phrases import record_phrase_refusal
 from complaints.workflow import STATE_LABELS, STATES, STEPS
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -248,13 +252,24 @@ def complete_step(case_id: int, step: str) -> ResponseReturnValue:
     except EvidenceError as e:
         return _render_case(case, forms={"step": form}, errors={"step": e.fields}, status=422)
     s = get_session()
+    under_promise = remedies.under_promise_warning(s, case, step, inp.evidence)  # shown if it goes through
     try:
         result = case_ops.complete_step(s, case, step, _actor(), inp, clock.now(), version=version)
+        sent = customer_link.question_sent(s, case, _actor()) if result == "awaiting" else None
+    except PhraseRefused as e:  # the refusal alone is recorded; the form comes back as typed
+        case = record_phrase_refusal(e, case)
+        return _render_case(case, forms={"step": form}, errors={"step": {e.field: e.message}}, status=422)
+    except remedies.ApprovalRequired as e:  # beyond policy: the form comes back as typed
+        s.rollback()
+        errors = {"step": {e.field: e.message}}
+        return _render_case(fresh(case), forms={"step": form}, errors=errors, status=422)
     except Refused as e:
         return _refused(e, case, "step")
     s.commit()
+    if under_promise:
+        flash(under_promise, "warning")
     if result == "awaiting":
-        flash(_("The question was sent to the customer; the case waits for the answer."), "info")
+        flash(customer_link.sent_message(case, sent), "info")
     else:
         flash(
             _(

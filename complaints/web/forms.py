@@ -135,6 +135,8 @@ def _wt_field(spec: Field) -> WTField:
         return StringField(spec.label, widget=DateTimeLocalInput(), **kw)
     if spec.kind == "int":
         return StringField(spec.label, widget=NumberInput(min=spec.minimum, max=spec.maximum, step=1), **kw)
+    if spec.kind == "decimal":
+        return StringField(spec.label, widget=NumberInput(min=0, step="0.01"), **kw)
     if spec.kind == "actions":
         return FieldList(
             FormField(ActionRowForm),

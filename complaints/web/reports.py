@@ -234,7 +234,8 @@ def _recurrence(r: dict[str, Any]) -> Table:
         rows,
         _(
             "Cases opened in the period with the same product and root cause as an earlier case "
-            "whose preventive action was recorded before them: did the prevention work?"
+            "whose preventive action was recorded before them (in the period or the year before "
+            "it): did the prevention work?"
         ),
     )
 

@@ -128,6 +128,8 @@ def test_open_claim_and_drive_a_case_through_eight_steps(lang, make, live_server
             "description": "新买的笔记本电脑按电源键没有任何反应。",
             "product": "ThinkBook 14",
             "serial_number": "PF3ABC12",
+            # Bought five days ago: exchange is within the remedy policy (three guarantees).
+            "purchase_date": (date.today() - timedelta(days=5)).isoformat(),
             "category": "product",
             "severity": "high",
         },
