@@ -7,6 +7,7 @@ import json
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import PASSWORD
+
 from e2e.conftest import ARTIFACTS, shot
 
 pytestmark = pytest.mark.e2e
@@ -59,9 +60,7 @@ def test_main_pages_have_no_serious_accessibility_violations(lang, make, live_se
         assert response.status == 200, (name, response.status)
         shot(page, f"a11y-{lang}-{name}")
         violations = axe.run(page).response["violations"]
-        report[name] = {
-            v["id"]: {"impact": v["impact"], "nodes": len(v["nodes"])} for v in violations
-        }
+        report[name] = {v["id"]: {"impact": v["impact"], "nodes": len(v["nodes"])} for v in violations}
         failures += [
             (name, v["id"], v["impact"], v["nodes"][0]["target"])
             for v in violations

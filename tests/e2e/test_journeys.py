@@ -11,8 +11,8 @@ import re
 from datetime import date, datetime, timedelta
 
 import pytest
-
 from conftest import PASSWORD
+
 from e2e.conftest import shot
 
 pytestmark = pytest.mark.e2e
