@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import Response, jsonify, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
-from complaints import clock, permissions
+from complaints import clock, permissions, search
 from complaints.api import bp, serialize
 from complaints.api import customer as customer_link
 from complaints.api.auth import api_user
@@ -31,8 +31,7 @@ from complaints.api.pagination import keyset_page
 from complaints.db import get_session
 from complaints.errors import AlreadyOwned, Conflict, Forbidden, NotFound, Refused
 from complaints.evidence import EvidenceError, validate_intake, validate_reason, validate_step
-from complaints.models import Case, Customer, Event, User
-from complaints.models.customer import phone_digits
+from complaints.models import Case, Event, User
 from complaints.services import cases as case_ops
 from complaints.workflow import STATES, STEPS
 
@@ -109,21 +108,11 @@ def _owner_filter(value: str, user: User) -> Any:
 
 
 def _search(stmt: Select[tuple[Case]], q: str) -> Select[tuple[Case]]:
-    """Case-insensitive substring over reference, summary, customer name and phone, product."""
+    """The one search rule (complaints/search.py): Chinese, Latin and phone digits, indexed."""
     if len(q) > MAX_QUERY_LENGTH:
         raise EvidenceError({"q": _("At most %(n)d characters.", n=MAX_QUERY_LENGTH)})
-    clauses = [
-        Case.reference.icontains(q, autoescape=True),
-        Case.summary.icontains(q, autoescape=True),
-        Case.product.icontains(q, autoescape=True),
-        Customer.name.icontains(q, autoescape=True),
-        Customer.phone.icontains(q, autoescape=True),
-    ]
-    digits = phone_digits(q)
-    if digits and len(digits) >= 3:
-        # '138 0013' finds '13800138000' however either was typed.
-        clauses.append(Customer.phone_digits.contains(digits, autoescape=True))
-    return stmt.join(Customer, Case.customer_id == Customer.id).where(or_(*clauses))
+    match = search.search_clause(get_session(), q)
+    return stmt if match is None else stmt.where(match)
 
 
 # --- cases -------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
-from complaints import clock
+from complaints import clock, search
 from complaints.db import get_session
 from complaints.models import Assistant, Case, Customer
 from complaints.permissions import visible_cases_clause
@@ -148,18 +147,10 @@ def search_cases(user: Any, filters: Filters, cursor: str | None, limit: int) ->
     elif filters.owner:
         q = q.where(Case.owner_id == int(filters.owner))
     if filters.q:
-        text = filters.q
-        match = [
-            Case.reference.icontains(text, autoescape=True),
-            Case.summary.icontains(text, autoescape=True),
-            Case.product.icontains(text, autoescape=True),
-            Customer.name.icontains(text, autoescape=True),
-            Customer.phone.icontains(text, autoescape=True),
-        ]
-        digits = re.sub(r"\D", "", text)
-        if len(digits) >= 3 and len(digits) * 2 >= len(text.replace(" ", "")):
-            match.append(Customer.phone_digits.contains(digits, autoescape=True))
-        q = q.where(or_(*match))
+        # The one search rule (complaints/search.py): Chinese, Latin and phone digits, indexed.
+        match = search.search_clause(get_session(), filters.q)
+        if match is not None:
+            q = q.where(match)
     if filters.overdue:
         q = q.where(Case.due_at < clock.now(), Case.state.in_(OPEN_STATES))
     if filters.sort == "due":
